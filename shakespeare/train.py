@@ -42,7 +42,13 @@ from shakespeare.sampling import sample_text
 from shakespeare.tokenizer import CharTokenizer, load_split, load_vocab
 
 # Settings that may change when a run is resumed (to train longer); anything else must match the saved run.
-RESUMABLE_OVERRIDES = ("max_iters", "time_budget", "eval_interval", "log_interval", "sample_tokens", "num_threads")
+RESUMABLE_OVERRIDES = ("max_iters", "time_budget", "eval_interval", "log_interval", "sample_tokens",
+                       "num_threads")
+RESUME_KEYS = ("model", "optimizer", "iter", "elapsed", "tokens_seen", "best", "streams", "torch_rng",
+               "train_config", "vocab")
+# Test hook (not a user feature): SHAKESPEARE_STOP_AFTER_STEP=K makes each process raise SIGTERM on itself right
+# after step K, so tests can interrupt a run at an exact step through the real signal path.
+STOP_AFTER_STEP_ENV = "SHAKESPEARE_STOP_AFTER_STEP"
 
 
 # ----------------------------------------------------------------------------------------------- command line
@@ -183,7 +189,11 @@ def load_config(args: argparse.Namespace, resume_state: dict | None) -> TrainCon
     if resume_state is None:
         cfg = dataclasses.replace(get_config(args.config), **over)
     else:
-        cfg = TrainConfig(**resume_state["train_config"])
+        try:
+            cfg = TrainConfig(**resume_state["train_config"])
+        except TypeError as err:
+            raise UserError(f"the resume state was written by another version of train.py ({err}); "
+                            f"start a new --run_name") from err
         for name, value in over.items():
             if name in RESUMABLE_OVERRIDES:
                 setattr(cfg, name, value)
@@ -194,6 +204,9 @@ def load_config(args: argparse.Namespace, resume_state: dict | None) -> TrainCon
         cfg.validate()
     except ValueError as err:
         raise UserError(f"{err}; fix the flag") from err
+    for name in ("seed", "num_threads"):  # numpy seeds and torch.set_num_threads reject negatives with a traceback
+        if getattr(cfg, name) < 0:
+            raise UserError(f"--{name} must be >= 0, got {getattr(cfg, name)}; fix the flag")
     return cfg
 
 
@@ -222,6 +235,10 @@ def main() -> int:
         if not resume_path.is_file():
             raise UserError(f"nothing to resume: {resume_path} not found; start without --resume or fix --run_name")
         state = safe_load(resume_path, "resume state")
+        missing = [k for k in RESUME_KEYS if k not in state]
+        if missing:
+            raise UserError(f"{resume_path} is not a resume state of train.py (missing {', '.join(missing)}); "
+                            f"start without --resume or use a new --run_name")
     cfg = load_config(args, state)
     if cfg.grad_accum % d.world:
         raise UserError(f"--grad_accum {cfg.grad_accum} is not divisible by {d.world} processes; "
@@ -244,6 +261,9 @@ def main() -> int:
     per_rank = cfg.grad_accum // d.world
     slots = [RandomWindows(train_ids, cfg.block_size, seed=cfg.seed, rank=d.rank * per_rank + j)
              for j in range(per_rank)]
+    # Made before the dropout RNG is seeded or restored: starting a DataLoader iterator draws a number from torch's
+    # global RNG, which would otherwise shift the dropout stream of a resumed run against an uninterrupted one.
+    loaders = [iter(DataLoader(ds, batch_size=cfg.batch_size, num_workers=0)) for ds in slots]
     start_iter, elapsed, tokens_seen = 0, 0.0, 0
     best = {"subset": math.inf, "full": None}
     if state is not None:
@@ -253,13 +273,14 @@ def main() -> int:
         best = state["best"]
         for ds, s in zip(slots, state["streams"][d.rank * per_rank : (d.rank + 1) * per_rank], strict=True):
             ds.load_state_dict(s)
-        torch.set_rng_state(state["torch_rng"][d.rank])
-        if device.type == "cuda" and state.get("cuda_rng"):
+        if d.rank < len(state["torch_rng"]):
+            torch.set_rng_state(state["torch_rng"][d.rank])
+        else:  # resumed with more processes than saved it: a known start for the new ranks
+            torch.manual_seed(cfg.seed + 1 + d.rank)
+        if device.type == "cuda" and state.get("cuda_rng") and d.rank < len(state["cuda_rng"]):
             torch.cuda.set_rng_state(state["cuda_rng"][d.rank])
     else:
         torch.manual_seed(cfg.seed + 1 + d.rank)  # the dropout stream: a known start, distinct per rank
-
-    loaders = [iter(DataLoader(ds, batch_size=cfg.batch_size, num_workers=0)) for ds in slots]
     raw_model = model
     amp_dtype = torch.bfloat16 if cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device.type == "cuda") else None
     if cfg.compile and device.type == "cuda":
@@ -276,7 +297,8 @@ def main() -> int:
 
         run_dir = prepare_run_dir(logs_dir, run_name, args.resume)
         ckpt_path = models_dir / f"{run_name}.pt"
-        writer = SummaryWriter(str(run_dir), purge_step=start_iter if state is not None else None)
+        # A resumed run logs steps start_iter + 1, ...; purge what the interrupted run logged after its saved state.
+        writer = SummaryWriter(str(run_dir), purge_step=start_iter + 1 if state is not None else None)
         n_params = raw_model.num_parameters()
         if state is None:
             writer.add_text("config", "\n".join(f"    {k} = {v!r}" for k, v in dataclasses.asdict(cfg).items()), 0)
@@ -295,6 +317,7 @@ def main() -> int:
         torch_rng = gather(torch.get_rng_state(), d)
         cuda_rng = gather(torch.cuda.get_rng_state(), d) if device.type == "cuda" else None
         if d.main:
+            writer.flush()  # after a kill -9, the logs on disk then reach at least the saved step
             atomic_torch_save({
                 "model": {k: v.detach().cpu() for k, v in raw_model.state_dict().items()},
                 "optimizer": optimizer.state_dict(), "iter": it, "elapsed": elapsed, "tokens_seen": tokens_seen,
@@ -341,19 +364,23 @@ def main() -> int:
         loss_sum = torch.zeros((), device=device)
         for j, loader in enumerate(loaders):
             x, y = (t.to(device, non_blocking=True) for t in next(loader))  # (B, T) each
-            sync = model.no_sync() if d.enabled and j < per_rank - 1 else contextlib.nullcontext()
-            with sync, autocast():
-                step_loss = loss(model(x), y)
-            with sync:
+            # No gradient all-reduce until the last micro-batch; forward and backward both inside the context.
+            with model.no_sync() if d.enabled and j < per_rank - 1 else contextlib.nullcontext():
+                with autocast():
+                    step_loss = loss(model(x), y)
                 (step_loss / per_rank).backward()
             loss_sum += step_loss.detach()
         grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip or math.inf)
         train_loss = loss_sum / per_rank
         if d.enabled:
-            dist.all_reduce(train_loss, op=dist.ReduceOp.AVG)
+            dist.all_reduce(train_loss, op=dist.ReduceOp.SUM)  # gloo has no AVG
+            train_loss /= d.world
         if not (math.isfinite(train_loss.item()) and math.isfinite(grad_norm.item())):
             where = f"; the last good checkpoint is {ckpt_path}" if ckpt_path and ckpt_path.exists() else ""
-            raise UserError(f"loss became {train_loss.item()} at step {it}{where}; lower --lr or raise --warmup_iters")
+            if writer is not None:
+                writer.close()  # keep the curves up to the failure
+            raise UserError(f"loss became {train_loss.item()} at step {it + 1}{where}; "
+                            f"lower --lr or raise --warmup_iters")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         it += 1
@@ -363,6 +390,13 @@ def main() -> int:
         window_secs += now - t0
         elapsed += now - t_prev
         t_prev = now
+        if os.environ.get(STOP_AFTER_STEP_ENV) == str(it):
+            signal.raise_signal(signal.SIGTERM)  # test hook: the handler runs before raise_signal returns
+        stop_now = stop.signum is not None
+        if d.enabled:  # every rank must see the same clock (time budget, LR schedule) and the same stop decision
+            shared = torch.tensor([elapsed, float(stop_now)], dtype=torch.float64, device=device)
+            dist.all_reduce(shared, op=dist.ReduceOp.MAX)
+            elapsed, stop_now = shared[0].item(), bool(shared[1].item())
         done = progress_of(it, elapsed) >= 1.0
         if d.main:
             if it % cfg.log_interval == 0 or done:
@@ -379,14 +413,8 @@ def main() -> int:
                 window_tokens, window_secs = 0, 0.0
             if it % cfg.eval_interval == 0 or done:
                 m = validate(it)
-                if bar is not None:
-                    bar.write(f"step {it}: val {m['val_loss']:.4f} (subset), top-5 {m['top5_acc']:.1%}, "
-                              f"{elapsed:.0f} s")
-        stop_now = stop.signum is not None
-        if d.enabled:
-            flag = torch.tensor([int(stop_now)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            stop_now = bool(flag.item())
+                (bar.write if bar is not None else print)(
+                    f"step {it}: val {m['val_loss']:.4f} (subset), top-5 {m['top5_acc']:.1%}, {elapsed:.0f} s")
         if it % cfg.eval_interval == 0 or done or stop_now:
             save_resume(it)
         if stop_now:
