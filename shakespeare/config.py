@@ -31,7 +31,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"  # cosine: warmup then cosine to min_lr; wsd: flat then linear decay at the end
     decay_fraction: float = 0.2  # wsd: the share of training spent decaying
     warmup_iters: int = 100
-    weight_decay: float = 0.1  # on weight matrices only (not embeddings' positions, norms or biases)
+    weight_decay: float = 0.1  # AdamW decay on every matrix (embeddings included), never on norms or biases
     beta1: float = 0.9
     beta2: float = 0.99
     grad_clip: float = 1.0  # max global grad norm; 0 = off
@@ -112,7 +112,7 @@ FIELD_HELP: dict[str, str] = {
     "lr_schedule": "cosine (warmup, cosine decay), wsd (warmup, flat, linear decay at the end) or constant",
     "decay_fraction": "wsd only: share of training spent in the final decay",
     "warmup_iters": "linear warmup steps",
-    "weight_decay": "AdamW weight decay, applied to weight matrices only",
+    "weight_decay": "AdamW weight decay, applied to matrices (embeddings included), never to norms or biases",
     "beta1": "AdamW beta1",
     "beta2": "AdamW beta2",
     "grad_clip": "clip the global gradient norm to this (0 = off)",

@@ -407,8 +407,8 @@ def main() -> int:
             if bar is not None:
                 bar.update((min(elapsed, cfg.time_budget) - bar.n) if cfg.time_budget else 1)
                 if it % cfg.log_interval == 0:
-                    bar.set_postfix_str(f"step {it} loss {train_loss.item():.3f} {window_tokens / window_secs:,.0f} tok/s",
-                                        refresh=False)
+                    speed = window_tokens / window_secs
+                    bar.set_postfix_str(f"step {it} loss {train_loss.item():.3f} {speed:,.0f} tok/s", refresh=False)
             if it % cfg.log_interval == 0:
                 window_tokens, window_secs = 0, 0.0
             if it % cfg.eval_interval == 0 or done:
@@ -438,6 +438,10 @@ def main() -> int:
                   f"top-1 {b['top1_acc']:.2%}, top-5 {b['top5_acc']:.2%} at step {b['iter']} | {it} steps, "
                   f"{tokens_seen / 1e6:.1f}M tokens, {elapsed:.0f} s | {ckpt_path}")
     if d.enabled:
+        # Tear down together, and drop the DDP wrapper (it holds the process group) while Python is fully alive:
+        # a rank that exits while gloo still has threads and work attached can abort ("terminate called ...").
+        dist.barrier()
+        del model
         dist.destroy_process_group()
     return exit_code
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a small deterministic corpus and its tokenized data (hermetic, no Tiny Shakespeare)."""
+"""Shared fixtures: a small deterministic corpus and its tokenized data (hermetic), the real text when present,
+and the notebook runner (tests/notebook_utils.py) for the notebook tests."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import random
 from pathlib import Path
 
 import pytest
+from notebook_utils import execute_notebook  # noqa: F401 - one notebook runner for every notebook test
 
+from shakespeare import DATA_DIR
 from shakespeare.tokenizer import prepare
+
+REAL_TEXT = DATA_DIR / "input.txt"
 
 ALPHABET = "abcdefghijklmnop ,.\n"  # 20 characters, newline included
 
@@ -46,3 +51,11 @@ def tiny_data_shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "corpus.txt").write_text(markov_text(), encoding="utf-8")
     prepare(root / "corpus.txt", root / "data")
     return root / "data"
+
+
+@pytest.fixture
+def real_text() -> Path:
+    """The Tiny Shakespeare text (shakespeare/data/input.txt); skips when it is absent."""
+    if not REAL_TEXT.is_file():
+        pytest.skip(f"{REAL_TEXT} not present (CI copies it from ../shared)")
+    return REAL_TEXT
