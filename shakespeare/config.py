@@ -19,6 +19,7 @@ class TrainConfig:
     n_embd: int = 128
     block_size: int = 128
     dropout: float = 0.0
+    attn_dropout: bool = True
     bias: bool = False
     pos_encoding: str = "learned"
     # optimisation
@@ -49,7 +50,8 @@ class TrainConfig:
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(
             vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer, n_head=self.n_head,
-            n_embd=self.n_embd, dropout=self.dropout, bias=self.bias, pos_encoding=self.pos_encoding,
+            n_embd=self.n_embd, dropout=self.dropout, attn_dropout=self.attn_dropout, bias=self.bias,
+            pos_encoding=self.pos_encoding,
         )
 
     def validate(self) -> None:
@@ -101,6 +103,7 @@ FIELD_HELP: dict[str, str] = {
     "n_embd": "width of the residual stream",
     "block_size": "context length in characters",
     "dropout": "dropout probability (0 = off; doubles CPU step time)",
+    "attn_dropout": "apply dropout to attention probabilities too (off: residual and MLP dropout only, cheaper)",
     "bias": "biases in Linear/LayerNorm layers",
     "pos_encoding": "position encoding: learned, sinusoidal, rope or none",
     "batch_size": "windows per micro-batch (per process under torchrun)",

@@ -28,6 +28,7 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    attn_dropout: bool = True  # also drop attention probabilities (on CPUs this forces SDPA's slow math path)
     bias: bool = False  # biases in Linear and LayerNorm layers
     pos_encoding: str = "learned"  # one of POS_ENCODINGS
     rope_base: float = 10000.0
@@ -76,7 +77,7 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = config.dropout
+        self.dropout = config.dropout if config.attn_dropout else 0.0
         self.resid_drop = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, rope=None, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
