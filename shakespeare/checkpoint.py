@@ -7,7 +7,6 @@ Format (DESIGN.md): {"model": state_dict, "config": GPTConfig fields, "vocab": c
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -29,6 +28,11 @@ def save_checkpoint(path: str | Path, model: GPT, vocab: list[str], metrics: dic
     )
 
 
+def _one_line(err: BaseException, limit: int = 120) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def safe_load(path: str | Path, what: str = "checkpoint") -> dict:
     """torch.load with weights_only=True and one clear UserError for every way a file can be bad."""
     path = Path(path)
@@ -37,13 +41,16 @@ def safe_load(path: str | Path, what: str = "checkpoint") -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        # weights_only refuses any pickle that would build arbitrary Python objects (and so run code).
+        # weights_only refuses any pickle that would build arbitrary Python objects (and so could run code);
+        # random bytes end up here too. Nothing of the file was executed.
+        reason = _one_line(err.__context__ or err)
         raise UserError(
-            f"refused to load {path}: it holds Python objects that weights_only loading does not allow "
-            f"(it could run code); use a checkpoint written by shakespeare/train.py"
+            f"refused to load {path}: not a plain tensors-only {what} ({reason}); it may be corrupt or hold "
+            f"code, and nothing in it was run; use a checkpoint written by shakespeare/train.py"
         ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        raise UserError(f"{path} is corrupt or truncated ({err.__class__.__name__}); retrain or re-download it") from err
+    except Exception as err:  # torch.load raises many types on damaged files (zip, pickle, utf-8, ...)
+        raise UserError(f"{path} is corrupt or truncated ({err.__class__.__name__}: {_one_line(err)}); "
+                        f"retrain or re-download it") from err
     if not isinstance(obj, dict):
         raise UserError(f"{path} is not a {what} of this project (expected a dict); use one written by train.py")
     return obj
@@ -54,6 +61,11 @@ def load_checkpoint(path: str | Path) -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise UserError(f"{path} is not a checkpoint of this project (missing {', '.join(missing)})")
+    vocab = ckpt["vocab"]
+    if not (isinstance(ckpt["model"], dict) and isinstance(ckpt["config"], dict) and isinstance(vocab, list)
+            and all(isinstance(c, str) for c in vocab)):
+        raise UserError(f"{path} is not a checkpoint of this project (model/config/vocab have the wrong "
+                        f"types); use one written by shakespeare/train.py")
     return ckpt
 
 

@@ -71,7 +71,8 @@ def evaluate_ids(model: torch.nn.Module, ids: np.ndarray, block_size: int, batch
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(MODELS_DIR / "lite.pt"), help="checkpoint to score (default: %(default)s)")
+    parser.add_argument("--model", default=str(MODELS_DIR / "lite.pt"),
+                        help="checkpoint to score (default: %(default)s)")
     parser.add_argument("--data_path", default=str(DATA_DIR),
                         help="folder with vocab.json and val.bin from tokenizer.py (default: %(default)s)")
     parser.add_argument("--batch_size", type=int, default=64, help="windows per forward pass (default: %(default)s)")
@@ -85,7 +86,11 @@ def main() -> int:
     if data_vocab.chars != tokenizer.chars:
         raise UserError(f"the data in {args.data_path} was tokenized with another vocabulary than {args.model}; "
                         f"rerun tokenizer.py on the model's corpus or pass the matching --data_path")
-    metrics = evaluate_ids(model, load_split(args.data_path, "val"), model.config.block_size, args.batch_size, device)
+    val_ids = load_split(args.data_path, "val")
+    if len(val_ids) < 2:
+        raise UserError(f"{args.data_path}/val.bin has {len(val_ids)} token(s), nothing to score; "
+                        f"rerun tokenizer.py on a longer text")
+    metrics = evaluate_ids(model, val_ids, model.config.block_size, args.batch_size, device)
     print(json.dumps({"model": str(args.model), **metrics}))
     return 0
 

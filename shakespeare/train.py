@@ -42,8 +42,7 @@ from shakespeare.sampling import sample_text
 from shakespeare.tokenizer import CharTokenizer, load_split, load_vocab
 
 # Settings that may change when a run is resumed (to train longer); anything else must match the saved run.
-RESUMABLE_OVERRIDES = ("max_iters", "time_budget", "eval_interval", "log_interval", "sample_tokens",
-                       "num_threads")
+RESUMABLE_OVERRIDES = ("max_iters", "time_budget", "eval_interval", "log_interval", "sample_tokens", "num_threads")
 RESUME_KEYS = ("model", "optimizer", "iter", "elapsed", "tokens_seen", "best", "streams", "torch_rng",
                "train_config", "vocab")
 # Test hook (not a user feature): SHAKESPEARE_STOP_AFTER_STEP=K makes each process raise SIGTERM on itself right
@@ -373,8 +372,7 @@ def main() -> int:
         grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip or math.inf)
         train_loss = loss_sum / per_rank
         if d.enabled:
-            dist.all_reduce(train_loss, op=dist.ReduceOp.SUM)  # gloo has no AVG
-            train_loss /= d.world
+            dist.all_reduce(train_loss, op=dist.ReduceOp.AVG)
         if not (math.isfinite(train_loss.item()) and math.isfinite(grad_norm.item())):
             where = f"; the last good checkpoint is {ckpt_path}" if ckpt_path and ckpt_path.exists() else ""
             if writer is not None:
@@ -438,13 +436,19 @@ def main() -> int:
                   f"top-1 {b['top1_acc']:.2%}, top-5 {b['top5_acc']:.2%} at step {b['iter']} | {it} steps, "
                   f"{tokens_seen / 1e6:.1f}M tokens, {elapsed:.0f} s | {ckpt_path}")
     if d.enabled:
-        # Tear down together, and drop the DDP wrapper (it holds the process group) while Python is fully alive:
-        # a rank that exits while gloo still has threads and work attached can abort ("terminate called ...").
-        dist.barrier()
-        del model
         dist.destroy_process_group()
     return exit_code
 
 
 if __name__ == "__main__":
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Under torchrun, end without Python's finalization: gloo's worker threads may still be releasing the
+        # tensors of finished collectives, and if finalization has begun they abort the process ("terminate
+        # called without an active exception"), which torchrun reports as a failure of a run that ended cleanly.
+        try:
+            run_cli(main)
+        except SystemExit as end:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(end.code if isinstance(end.code, int) else 0 if end.code is None else 1)
     run_cli(main)

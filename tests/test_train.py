@@ -55,7 +55,7 @@ def test_short_run_end_to_end(tmp_path, tiny_data):
     assert {"loss/train", "loss/val", "acc/top1_val", "acc/top5_val", "opt/lr", "opt/grad_norm",
             "perf/tokens_per_s"} <= scalars
     assert [e.step for e in acc.Scalars("loss/val")] == [20, 40, 60]
-    assert "samples" in acc.Tags()["tensors"]
+    assert "samples/text_summary" in acc.Tags()["tensors"]  # add_text stores text under TAG/text_summary
 
 
 @pytest.mark.parametrize("pos", ["sinusoidal", "rope", "none"])
