@@ -4,9 +4,11 @@ and the notebook runner (tests/notebook_utils.py) for the notebook tests."""
 from __future__ import annotations
 
 import random
+import signal
 from pathlib import Path
 
 import pytest
+import torch
 from notebook_utils import execute_notebook  # noqa: F401 - one notebook runner for every notebook test
 
 from shakespeare import DATA_DIR
@@ -59,3 +61,14 @@ def real_text() -> Path:
     if not REAL_TEXT.is_file():
         pytest.skip(f"{REAL_TEXT} not present (CI copies it from ../shared)")
     return REAL_TEXT
+
+
+@pytest.fixture
+def in_process():
+    """train.main() run inside pytest installs signal handlers and sets torch's thread count: undo both."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    threads = torch.get_num_threads()
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+    torch.set_num_threads(threads)

@@ -312,15 +312,6 @@ def test_malicious_resume_state_refused_by_train(tmp_path, tiny_data):
 
 
 # ------------------------------------------------------------------------------------- best checkpoint
-@pytest.fixture
-def in_process():
-    """train.main() run inside pytest installs signal handlers and sets torch's thread count: undo both."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    threads = torch.get_num_threads()
-    yield
-    for s, handler in saved.items():
-        signal.signal(s, handler)
-    torch.set_num_threads(threads)
 
 
 def test_best_checkpoint_is_never_replaced_by_a_worse_one(tmp_path, tiny_data, monkeypatch, capsys,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -48,15 +47,6 @@ def run_in_process(main, argv: list[str], monkeypatch, capsys) -> tuple[int, str
     return exc.value.code, capsys.readouterr().err
 
 
-@pytest.fixture
-def in_process():
-    """train.main() inside pytest may install signal handlers and set torch's thread count: undo both."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    threads = torch.get_num_threads()
-    yield
-    for s, handler in saved.items():
-        signal.signal(s, handler)
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
