@@ -61,7 +61,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "min_lr", "weight_decay", "grad_clip", "time_budget", "warmup_iters", "sample_tokens"):
+        for name in ("lr", "min_lr", "weight_decay", "grad_clip", "time_budget", "warmup_iters", "sample_tokens",
+                     "seed", "num_threads"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0:

@@ -203,9 +203,6 @@ def load_config(args: argparse.Namespace, resume_state: dict | None) -> TrainCon
         cfg.validate()
     except ValueError as err:
         raise UserError(f"{err}; fix the flag") from err
-    for name in ("seed", "num_threads"):  # numpy seeds and torch.set_num_threads reject negatives with a traceback
-        if getattr(cfg, name) < 0:
-            raise UserError(f"--{name} must be >= 0, got {getattr(cfg, name)}; fix the flag")
     return cfg
 
 
