@@ -206,6 +206,18 @@ def load_config(args: argparse.Namespace, resume_state: dict | None) -> TrainCon
     return cfg
 
 
+def existing_val_loss(path: Path, vocab: list[str]) -> float | None:
+    """Full-val loss of a checkpoint already at `path` for the same vocabulary (None if absent or unusable)."""
+    if not path.is_file():
+        return None
+    try:
+        ckpt = safe_load(path)
+    except UserError:
+        return None  # a damaged file may be replaced
+    loss_value = ckpt.get("metrics", {}).get("val_loss") if isinstance(ckpt.get("metrics"), dict) else None
+    return float(loss_value) if ckpt.get("vocab") == vocab and isinstance(loss_value, float) else None
+
+
 def check_data(train_ids: np.ndarray, val_ids: np.ndarray, tok: CharTokenizer, block_size: int, data_path) -> None:
     for name, ids in (("train", train_ids), ("val", val_ids)):
         if len(ids) < block_size + 2:
@@ -261,7 +273,7 @@ def main() -> int:
     # global RNG, which would otherwise shift the dropout stream of a resumed run against an uninterrupted one.
     loaders = [iter(DataLoader(ds, batch_size=cfg.batch_size, num_workers=0)) for ds in slots]
     start_iter, elapsed, tokens_seen = 0, 0.0, 0
-    best = {"subset": math.inf, "full": None}
+    best = {"subset": math.inf, "full": None, "kept": None}
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -297,6 +309,12 @@ def main() -> int:
         writer = SummaryWriter(str(run_dir), purge_step=start_iter + 1 if state is not None else None)
         n_params = raw_model.num_parameters()
         if state is None:
+            # A fresh run never replaces an existing, better checkpoint of the same name (e.g. the shipped model
+            # when `make train` is interrupted early): it writes RUN.pt only once it beats it.
+            best["kept"] = existing_val_loss(ckpt_path, tok.chars)
+            if best["kept"] is not None:
+                print(f"note: {ckpt_path} (full-val loss {best['kept']:.4f}) is kept until this run beats it",
+                      file=sys.stderr)
             writer.add_text("config", "\n".join(f"    {k} = {v!r}" for k, v in dataclasses.asdict(cfg).items()), 0)
         print(f"run {run_name}: {n_params / 1e6:.2f}M parameters, device {device}, {d.world} process(es), "
               f"{'resuming at step ' + str(start_iter) if state else 'fresh start'}", file=sys.stderr)
@@ -334,7 +352,9 @@ def main() -> int:
             if best["full"] is None or full["val_loss"] < best["full"]["val_loss"]:
                 best["full"] = {**full, "iter": it, "train_seconds": elapsed, "tokens_seen": tokens_seen,
                                 "params": raw_model.num_parameters()}
-                save_checkpoint(ckpt_path, raw_model, tok.chars, best["full"], dataclasses.asdict(cfg))
+                if best.get("kept") is None or full["val_loss"] < best["kept"]:
+                    save_checkpoint(ckpt_path, raw_model, tok.chars, best["full"], dataclasses.asdict(cfg))
+                    best["kept"] = None
         if cfg.sample_tokens:
             gen = torch.Generator(device=device).manual_seed(cfg.seed)  # own generator: training RNG untouched
             text = sample_text(raw_model, tok, "\n", cfg.sample_tokens, generator=gen)
@@ -432,6 +452,9 @@ def main() -> int:
             print(f"summary: run {run_name} | best full-val loss {b['val_loss']:.4f} (bpc {b['bpc']:.3f}), "
                   f"top-1 {b['top1_acc']:.2%}, top-5 {b['top5_acc']:.2%} at step {b['iter']} | {it} steps, "
                   f"{tokens_seen / 1e6:.1f}M tokens, {elapsed:.0f} s | {ckpt_path}")
+            if best.get("kept") is not None:
+                print(f"note: this run did not beat the existing {ckpt_path} (full-val loss {best['kept']:.4f}), "
+                      f"which was kept; use another --run_name to keep both", file=sys.stderr)
     if d.enabled:
         dist.destroy_process_group()
     return exit_code

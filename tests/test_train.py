@@ -115,3 +115,13 @@ def test_heavy_preset_is_the_10m_gpu_model():
     n = GPT(cfg.model_config(65)).num_parameters()
     assert (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, cfg.batch_size) == (6, 6, 384, 256, 64)
     assert 10e6 < n < 11e6 and cfg.dropout == 0.2
+
+
+def test_fresh_run_keeps_a_better_existing_checkpoint_of_the_same_name(tmp_path, tiny_data):
+    train(tmp_path, tiny_data, "--max_iters", "60", "--eval_interval", "20", "--sample_tokens", "0")
+    ckpt = tmp_path / "models" / "t.pt"
+    before = ckpt.read_bytes()
+    # A rerun that stops after 2 steps is far worse: the existing checkpoint must survive it untouched.
+    proc = train(tmp_path, tiny_data, "--max_iters", "2", "--eval_interval", "1", "--sample_tokens", "0")
+    assert ckpt.read_bytes() == before
+    assert "is kept until this run beats it" in proc.stderr and "did not beat" in proc.stderr
