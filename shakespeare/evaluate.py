@@ -43,30 +43,39 @@ def metrics_from_sums(nll: float, top1: int, top5: int, n: int) -> dict:
 
 
 @torch.no_grad()
+def evaluate_batches(model: torch.nn.Module, batches, device: torch.device | str = "cpu") -> dict:
+    """Metrics summed over an iterable of (x, y) batches of windows, model in eval mode meanwhile."""
+    was_training = model.training
+    model.eval()
+    sums = [0.0, 0, 0, 0]
+    for x, y in batches:
+        for i, v in enumerate(score_windows(model, x.to(device), y.to(device))):
+            sums[i] += v
+    model.train(was_training)
+    return metrics_from_sums(*sums)
+
+
+def evaluate_windows(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
+                     device: torch.device | str = "cpu") -> dict:
+    """Metrics over fixed windows x, y (N, T), scored batch_size windows at a time."""
+    return evaluate_batches(model, ((x[s : s + batch_size], y[s : s + batch_size])
+                                    for s in range(0, len(x), batch_size)), device)
+
+
 def evaluate_ids(model: torch.nn.Module, ids: np.ndarray, block_size: int, batch_size: int = 64,
                  device: torch.device | str = "cpu") -> dict:
     """Metrics over all of `ids`: consecutive windows, each of the len(ids) - 1 targets scored once."""
-    was_training = model.training
-    model.eval()
     ids_t = torch.from_numpy(np.asarray(ids, dtype=np.int64))
     n_targets = len(ids_t) - 1
     n_full = n_targets // block_size
-    sums = [0.0, 0, 0, 0]
-
-    def add(x: torch.Tensor, y: torch.Tensor) -> None:
-        for i, v in enumerate(score_windows(model, x.to(device), y.to(device))):
-            sums[i] += v
-
     inputs = ids_t[: n_full * block_size].view(n_full, block_size)  # (N, T)
     targets = ids_t[1 : n_full * block_size + 1].view(n_full, block_size)  # (N, T)
-    for s in range(0, n_full, batch_size):
-        add(inputs[s : s + batch_size], targets[s : s + batch_size])
+    batches = [(inputs[s : s + batch_size], targets[s : s + batch_size]) for s in range(0, n_full, batch_size)]
     tail = n_targets - n_full * block_size
-    if tail:
+    if tail:  # the last, shorter window
         start = n_full * block_size
-        add(ids_t[start : start + tail].view(1, -1), ids_t[start + 1 : start + tail + 1].view(1, -1))
-    model.train(was_training)
-    return metrics_from_sums(*sums)
+        batches.append((ids_t[start : start + tail].view(1, -1), ids_t[start + 1 : start + tail + 1].view(1, -1)))
+    return evaluate_batches(model, batches, device)
 
 
 def main() -> int:

@@ -35,7 +35,7 @@ from shakespeare.config import CONFIGS, FIELD_HELP, TrainConfig, get_config
 from shakespeare.dataset import RandomWindows
 from shakespeare.device import DEVICES, resolve_device
 from shakespeare.errors import UserError, run_cli
-from shakespeare.evaluate import evaluate_ids, metrics_from_sums, score_windows
+from shakespeare.evaluate import evaluate_ids, evaluate_windows
 from shakespeare.io import atomic_torch_save
 from shakespeare.model import GPT, loss
 from shakespeare.sampling import sample_text
@@ -142,17 +142,6 @@ def val_subset(val_ids: np.ndarray, block_size: int, n_windows: int) -> tuple[to
     chunks = np.stack([val_ids[s : s + block_size + 1].astype(np.int64) for s in starts])  # (N, T+1)
     chunks = torch.from_numpy(chunks)
     return chunks[:, :-1], chunks[:, 1:]
-
-
-@torch.no_grad()
-def evaluate_subset(model: GPT, x: torch.Tensor, y: torch.Tensor, device, batch_size: int = 64) -> dict:
-    model.eval()
-    sums = [0.0, 0, 0, 0]
-    for s in range(0, len(x), batch_size):
-        for i, v in enumerate(score_windows(model, x[s : s + batch_size].to(device), y[s : s + batch_size].to(device))):
-            sums[i] += v
-    model.train()
-    return metrics_from_sums(*sums)
 
 
 class StopSignal:
@@ -341,7 +330,7 @@ def main() -> int:
 
     def validate(it: int) -> dict:
         """Fixed-subset validation; full-val (and a checkpoint) whenever the subset loss is the best so far."""
-        m = evaluate_subset(raw_model, val_x, val_y, device)
+        m = evaluate_windows(raw_model, val_x, val_y, device=device)
         writer.add_scalar("loss/val", m["val_loss"], it)
         writer.add_scalar("acc/top1_val", m["top1_acc"], it)
         writer.add_scalar("acc/top5_val", m["top5_acc"], it)

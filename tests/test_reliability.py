@@ -334,7 +334,7 @@ def test_best_checkpoint_is_never_replaced_by_a_worse_one(tmp_path, tiny_data, m
         saved_at.append((metrics["iter"], metrics["val_loss"]))
         real_save(path, model, vocab, metrics, train_config)
 
-    monkeypatch.setattr(train_mod, "evaluate_subset", fake_subset)
+    monkeypatch.setattr(train_mod, "evaluate_windows", fake_subset)
     monkeypatch.setattr(train_mod, "evaluate_ids", fake_full)
     monkeypatch.setattr(train_mod, "save_checkpoint", spy_save)
     argv = train_cmd(tmp_path, tiny_data, "run", "--max_iters", "30", "--eval_interval", "5")[1:]
