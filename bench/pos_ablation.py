@@ -48,7 +48,8 @@ def main() -> int:
                 return proc.returncode
             ckpt = torch.load(Path(models) / f"pos-{enc}.pt", weights_only=True)
             m = ckpt["metrics"]
-            runs.append({"pos_encoding": enc, "val_loss": m["val_loss"], "bpc": m["bpc"], "top1_acc": m["top1_acc"],
+            runs.append({"pos_encoding": enc, "optimizer": ckpt["train_config"]["optimizer"],
+                         "val_loss": m["val_loss"], "bpc": m["bpc"], "top1_acc": m["top1_acc"],
                          "top5_acc": m["top5_acc"], "best_iter": m["iter"], "params": m["params"],
                          "wall_seconds": round(time.perf_counter() - t0, 1)})
             print(json.dumps(runs[-1]), file=sys.stderr)

@@ -1,7 +1,10 @@
 """Training-step throughput: the project's train step vs a plain fp32 eager step of the same model.
 
-Both run in this process, interleaved, so machine noise hits both alike; medians of several repeats.
+All steps run in this process, interleaved, so machine noise hits them alike; medians of several repeats.
 Also measures the fp32 matmul ceiling on this machine and reports model FLOP utilisation (MFU) against it.
+The project's step is timed with each optimizer: with AdamW it is the same arithmetic as the plain step (the ratio
+measures overhead), with Muon each step also orthogonalizes every block matrix's update (a fixed cost per step
+that buys more progress per step; bench/README.md measures what it buys per second of training).
 
   python bench/train_bench.py                      # CPU-baby shape: 4 x 128, context 64, batch 12
   python bench/train_bench.py --preset lite        # the lite training config's shape
@@ -10,6 +13,7 @@ Also measures the fp32 matmul ceiling on this machine and reports model FLOP uti
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -60,18 +64,24 @@ def main() -> None:
     ids = np.random.default_rng(0).integers(0, 65, size=200_000).astype(np.uint16)
     tokens_per_step = cfg.batch_size * cfg.block_size
 
-    # The project's step: DataLoader over RandomWindows, fused AdamW with decay groups, grad clipping.
-    torch.manual_seed(0)
-    ours = GPT(cfg.model_config(65))
-    opt = make_optimizer(ours, cfg, torch.device("cpu"))
-    batches = iter(DataLoader(RandomWindows(ids, cfg.block_size, seed=0), batch_size=cfg.batch_size))
+    def project_step(optimizer: str):
+        """The project's step: DataLoader over RandomWindows, the configured optimizer, grad clipping."""
+        torch.manual_seed(0)
+        model = GPT(cfg.model_config(65))
+        opt = make_optimizer(model, dataclasses.replace(cfg, optimizer=optimizer), torch.device("cpu"))
+        batches = iter(DataLoader(RandomWindows(ids, cfg.block_size, seed=0), batch_size=cfg.batch_size))
 
-    def our_step() -> None:
-        x, y = next(batches)
-        loss(ours(x), y).backward()
-        torch.nn.utils.clip_grad_norm_(ours.parameters(), cfg.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        def step() -> None:
+            x, y = next(batches)
+            loss(model(x), y).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        return model, step
+
+    ours, our_step = project_step("adamw")
+    _, muon_step = project_step("muon")
 
     # The plain step: random indices into a tensor, default AdamW, nothing else.
     torch.manual_seed(0)
@@ -89,12 +99,13 @@ def main() -> None:
         plain_opt.step()
         plain_opt.zero_grad()
 
-    for fn in (our_step, plain_step):
+    steps = {"plain": plain_step, "ours": our_step, "ours+muon": muon_step}
+    for fn in steps.values():
         for _ in range(5):  # warm-up
             fn()
-    times = {"ours": [], "plain": []}
+    times = {name: [] for name in steps}
     for _ in range(args.repeats):
-        for name, fn in (("plain", plain_step), ("ours", our_step)):
+        for name, fn in steps.items():
             t0 = time.perf_counter()
             for _ in range(args.steps):
                 fn()
@@ -102,15 +113,18 @@ def main() -> None:
     ceiling = matmul_ceiling()
     fpt = flops_per_token(ours)
     print(f"shape: {cfg.n_layer} x {cfg.n_embd}, context {cfg.block_size}, batch {cfg.batch_size}, "
-          f"{ours.num_parameters() / 1e6:.2f}M params, threads {torch.get_num_threads()}")
+          f"{ours.num_parameters() / 1e6:.2f}M params, {cfg.pos_encoding} positions, "
+          f"threads {torch.get_num_threads()}")
     print(f"fp32 matmul ceiling (2048^3): {ceiling:.0f} GFLOP/s")
-    print(f"{'step':<8}{'ms/step':>10}{'tokens/s':>12}{'MFU':>8}")
-    for name in ("plain", "ours"):
+    print(f"{'step':<10}{'ms/step':>10}{'tokens/s':>12}{'MFU':>8}")
+    for name in steps:
         sec = statistics.median(times[name])
         tps = tokens_per_step / sec
-        print(f"{name:<8}{sec * 1e3:>10.1f}{tps:>12,.0f}{tps * fpt / 1e9 / ceiling:>8.1%}")
+        print(f"{name:<10}{sec * 1e3:>10.1f}{tps:>12,.0f}{tps * fpt / 1e9 / ceiling:>8.1%}")
     ratio = statistics.median(times["plain"]) / statistics.median(times["ours"])
-    print(f"throughput_ratio_ours_vs_plain={ratio:.3f}")
+    muon_ratio = statistics.median(times["plain"]) / statistics.median(times["ours+muon"])
+    print(f"throughput_ratio_ours_vs_plain={ratio:.3f}  (adamw, the same arithmetic)")
+    print(f"throughput_ratio_ours_muon_vs_plain={muon_ratio:.3f}  (muon: + Newton-Schulz per step)")
 
 
 if __name__ == "__main__":

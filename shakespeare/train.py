@@ -38,6 +38,7 @@ from shakespeare.errors import UserError, run_cli
 from shakespeare.evaluate import evaluate_ids, evaluate_windows
 from shakespeare.io import atomic_torch_save
 from shakespeare.model import GPT, loss
+from shakespeare.muon import Muon
 from shakespeare.sampling import sample_text
 from shakespeare.tokenizer import CharTokenizer, load_split, load_vocab
 
@@ -129,11 +130,31 @@ def lr_at(cfg: TrainConfig, it: int, progress: float) -> float:
 
 
 def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW; weight decay on weight matrices (and embeddings) only, never on norms or biases."""
+    """AdamW (or Muon for the block matrices); weight decay on matrices (and embeddings), never on norms or biases.
+
+    Every group keeps its peak LR in "peak_lr"; the schedule multiplies it by lr_at(...) / cfg.lr.
+    """
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type in ("cuda", "cpu"))
+    if cfg.optimizer == "adamw":
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        for g in groups:
+            g["peak_lr"] = cfg.lr
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                                 fused=device.type in ("cuda", "cpu"))
+    fused_qkv = {id(b.attn.qkv.weight) for b in model.blocks}
+    matrices = [p for name, p in model.named_parameters() if name.startswith("blocks.") and p.dim() == 2]
+    chosen = {id(p) for p in matrices}
+    muon = dict(muon=True, lr=cfg.muon_lr, peak_lr=cfg.muon_lr, momentum=cfg.muon_momentum,
+                weight_decay=cfg.weight_decay)
+    adamw = dict(muon=False, lr=cfg.lr, peak_lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    groups = [
+        {**muon, "params": [p for p in matrices if id(p) in fused_qkv], "split": 3},  # q, k, v: three maps
+        {**muon, "params": [p for p in matrices if id(p) not in fused_qkv]},
+        {**adamw, "params": [p for p in decay if id(p) not in chosen], "weight_decay": cfg.weight_decay},
+        {**adamw, "params": no_decay, "weight_decay": 0.0},
+    ]
+    return Muon([g for g in groups if g["params"]])
 
 
 def val_subset(val_ids: np.ndarray, block_size: int, n_windows: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -265,7 +286,10 @@ def main() -> int:
     best = {"subset": math.inf, "full": None, "kept": None}
     if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        peaks = [g["peak_lr"] for g in optimizer.param_groups]
+        optimizer.load_state_dict(state["optimizer"])  # replaces the group dicts with the saved ones
+        for group, peak in zip(optimizer.param_groups, peaks, strict=True):
+            group["peak_lr"] = peak  # states written before groups carried a peak LR resume too
         start_iter, elapsed, tokens_seen = state["iter"], state["elapsed"], state["tokens_seen"]
         best = state["best"]
         for ds, s in zip(slots, state["streams"][d.rank * per_rank : (d.rank + 1) * per_rank], strict=True):
@@ -365,7 +389,7 @@ def main() -> int:
         t0 = time.perf_counter()
         lr = lr_at(cfg, it, progress_of(it, elapsed))
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = group["peak_lr"] * lr / cfg.lr
         loss_sum = torch.zeros((), device=device)
         for j, loader in enumerate(loaders):
             x, y = (t.to(device, non_blocking=True) for t in next(loader))  # (B, T) each

@@ -47,11 +47,16 @@ def train_losses(run_dir: Path) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in acc.Scalars("loss/train")]
 
 
-@pytest.mark.parametrize("grad_accum", [2, pytest.param(4, marks=pytest.mark.slow)])
-def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, tiny_data, grad_accum):
+@pytest.mark.parametrize("optimizer, grad_accum", [("adamw", 2), pytest.param("adamw", 4, marks=pytest.mark.slow),
+                                                    ("muon", 2)])
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, tiny_data, optimizer, grad_accum):
     # grad_accum 2: one micro-batch per process; 4: two per process (gradient sync skipped on the first).
-    one = run(tmp_path / "one", tiny_data, "run", "--grad_accum", str(grad_accum), "--dropout", "0")
-    two = run(tmp_path / "two", tiny_data, "run", "--grad_accum", str(grad_accum), "--dropout", "0", nproc=2)
+    # With 4 the gradient sums are associated differently ((a+b)+c)+d vs (a+b)+(c+d)); AdamW keeps that rounding
+    # difference at 1e-7, but Muon's bfloat16 Newton-Schulz amplifies it to ~1e-3, so Muon is compared with 2
+    # micro-batches, where both sums are a + b and must agree exactly.
+    args = ("--grad_accum", str(grad_accum), "--dropout", "0", "--optimizer", optimizer)
+    one = run(tmp_path / "one", tiny_data, "run", *args)
+    two = run(tmp_path / "two", tiny_data, "run", *args, nproc=2)
     assert "2 process(es)" in two.stderr and "1 process(es)" in one.stderr
 
     # Only rank 0 logs, evaluates and writes: one summary line, one run folder, the same files as one process.

@@ -12,7 +12,7 @@ import pytest
 from notebook_utils import REPO_ROOT, cell_text, execute_notebook
 
 NOTEBOOK = "PositionalEncoding.ipynb"
-MODEL = "shakespeare/models/lite.pt"
+MODEL = "shakespeare/models/lite-learned.pt"
 ABLATION = "bench/results/pos_ablation.json"
 NUM = r"([-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?)"
 
@@ -37,7 +37,8 @@ def _floats(pattern: str, text: str) -> list[float]:
 
 
 def test_notebook_executes_and_its_checks_hold(monkeypatch: pytest.MonkeyPatch) -> None:
-    for path, how in ((MODEL, "train it: python shakespeare/train.py --config lite --run_name lite"),
+    for path, how in ((MODEL, "train it: python shakespeare/train.py --config lite --pos_encoding learned "
+                              "--run_name lite-learned"),
                       (ABLATION, "produce it: python bench/pos_ablation.py")):
         if not (REPO_ROOT / path).exists():
             pytest.skip(f"{path} is missing; {how}")

@@ -129,6 +129,21 @@ def test_sigterm_at_exact_step_then_resume_is_bit_identical(tmp_path, tiny_data_
     assert_same_curves(tmp_path / "logs" / "run", reference / "logs" / "ref")
 
 
+def test_muon_run_resumes_bit_identical(tmp_path, tiny_data_shared):
+    # Muon keeps its own state (momentum buffers, AdamW moments for embeddings/norms): it must round-trip too.
+    train(tmp_path / "ref", tiny_data_shared, "ref", "--optimizer", "muon", "--max_iters", "60")
+    train(tmp_path / "cut", tiny_data_shared, "run", "--optimizer", "muon", "--max_iters", "60",
+          expect=128 + signal.SIGTERM, **{train_mod.STOP_AFTER_STEP_ENV: "30"})
+    train(tmp_path / "cut", tiny_data_shared, "run", "--resume", "--max_iters", "60")  # optimizer comes from the state
+    ck_a, ck_b = load(tmp_path / "ref" / "models" / "ref.pt"), load(tmp_path / "cut" / "models" / "run.pt")
+    assert_identical(ck_a, ck_b, "checkpoint")
+    st_a = load(tmp_path / "ref" / "logs" / "ref" / "resume.pt")
+    st_b = load(tmp_path / "cut" / "logs" / "run" / "resume.pt")
+    assert st_a["iter"] == st_b["iter"] == 60
+    for key in ("model", "optimizer", "best", "streams", "torch_rng"):
+        assert_identical(st_a[key], st_b[key], f"resume/{key}")
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
                          ids=["SIGTERM", "SIGINT"])
 def test_real_signal_mid_run_then_resume_is_bit_identical(tmp_path, tiny_data_shared, reference, signum):

@@ -67,6 +67,14 @@ def test_each_positional_encoding_trains(tmp_path, tiny_data, pos):
     assert raw["metrics"]["val_loss"] < math.log(len(raw["vocab"])) - 0.5
 
 
+def test_muon_optimizer_trains(tmp_path, tiny_data):
+    train(tmp_path, tiny_data, "--max_iters", "40", "--eval_interval", "40", "--sample_tokens", "0",
+          "--optimizer", "muon", "--muon_lr", "0.05")
+    raw = torch.load(tmp_path / "models" / "t.pt", weights_only=True)
+    assert raw["train_config"]["optimizer"] == "muon"
+    assert raw["metrics"]["val_loss"] < math.log(len(raw["vocab"])) - 0.5
+
+
 def test_evaluate_cli_matches_brute_force_per_token_loss(tmp_path, tiny_data):
     train(tmp_path, tiny_data, "--max_iters", "20", "--eval_interval", "20", "--sample_tokens", "0")
     ckpt = tmp_path / "models" / "t.pt"
